@@ -1,0 +1,28 @@
+"""Run one self-training iteration: train, evaluate, score the pool, select."""
+
+from pathlib import Path
+
+from selftrain.logs import to_file
+
+to_file(snakemake.log[0])  # noqa: F821
+
+from selftrain import data, iteration  # noqa: E402
+
+sm = snakemake  # noqa: F821
+previous = Path(sm.input.metrics).parent if "metrics" in sm.input.keys() else None
+paths = iteration.IterationPaths.in_folder(
+    Path(sm.output.metrics).parent,
+    split=sm.input.split,
+    dataset=data.read_source(sm.input.dataset),
+    previous=previous,
+)
+iteration.run(
+    paths,
+    run_name=sm.wildcards.run,
+    iteration=int(sm.wildcards.iteration),
+    settings=sm.params.settings,
+    seed=int(sm.wildcards.seed),
+    select_next=sm.params.select_next,
+    threads=sm.threads,
+    config_hash=sm.params.config_hash,
+)

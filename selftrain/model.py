@@ -1,0 +1,270 @@
+"""Build, train and score the CNN classifiers.
+
+TensorFlow is imported inside :func:`configure` and the functions that need
+it, so that importing :mod:`selftrain` stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from selftrain.atomic import replacing
+from selftrain.data import IMAGE_SHAPE, N_CLASSES
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURES = ("course", "wide_bn")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """Return the CPU feature flags of this machine (empty where unknown)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_precision(precision: str, has_gpu: bool = False) -> str:
+    """Turn the configured precision into a Keras dtype policy name.
+
+    ``auto`` picks ``mixed_bfloat16`` on a CPU with native bfloat16 support
+    (AVX512-BF16 or AMX) and ``float32`` everywhere else.
+    """
+    if precision != "auto":
+        return precision
+    if not has_gpu and cpu_flags() & set(BF16_CPU_FLAGS):
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def configure(
+    threads: int, precision: str = "auto", seed: int = 0, determinism: bool = False
+) -> dict:
+    """Set up TensorFlow for one job; call before building any model.
+
+    Parameters
+    ----------
+    threads : int
+        Threads TensorFlow may use for one operation (the job's ``threads``).
+    precision : {"auto", "float32", "mixed_bfloat16"}
+        Compute precision; softmax outputs stay float32 in every case.
+    seed : int
+        Seeds Python, NumPy and TensorFlow.
+    determinism : bool
+        Ask TensorFlow for deterministic kernels (slower, bit-identical runs).
+
+    Returns
+    -------
+    dict
+        What was chosen: ``device``, ``precision``, ``threads``.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    gpus = tf.config.list_physical_devices("GPU")
+    keras.utils.set_random_seed(seed)
+    if determinism:
+        tf.config.experimental.enable_op_determinism()
+    policy = resolve_precision(precision, has_gpu=bool(gpus))
+    keras.mixed_precision.set_global_policy(policy)
+    return {"device": "GPU" if gpus else "CPU", "precision": policy, "threads": threads}
+
+
+def build(architecture: str = "course", learning_rate: float = 1e-3):
+    """Build and compile a CNN for 28x28 grey images and 10 classes.
+
+    Parameters
+    ----------
+    architecture : {"course", "wide_bn"}
+        ``course``: two 3x3 convolutions (32, 64 filters), 2x2 max pooling,
+        dropout 0.25, dense 128, dropout 0.5, softmax. ``wide_bn``: two blocks
+        of two batch-normalised 3x3 convolutions (32 then 64 filters), each
+        block max-pooled, then dense 256 with dropout 0.5.
+    learning_rate : float
+        Adam's learning rate.
+
+    Returns
+    -------
+    keras.Model
+    """
+    import keras
+    from keras import layers
+
+    if architecture == "course":
+        body = [
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Dropout(0.25),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.5),
+        ]
+    elif architecture == "wide_bn":
+        body = []
+        for filters in (32, 64):
+            for _ in range(2):
+                body += [
+                    layers.Conv2D(filters, 3, padding="same", use_bias=False),
+                    layers.BatchNormalization(),
+                    layers.Activation("relu"),
+                ]
+            body.append(layers.MaxPooling2D(2))
+        body += [
+            layers.Dropout(0.25),
+            layers.Flatten(),
+            layers.Dense(256, activation="relu"),
+            layers.Dropout(0.5),
+        ]
+    else:
+        raise ValueError(
+            f"unknown architecture {architecture!r}; choose one of "
+            f"{', '.join(ARCHITECTURES)}."
+        )
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(*IMAGE_SHAPE, 1)),
+            *body,
+            # Probabilities stay float32 under mixed precision.
+            layers.Dense(N_CLASSES, activation="softmax", dtype="float32"),
+        ],
+        name=architecture,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def load(path: str | os.PathLike):
+    """Load a model written by :func:`save`."""
+    import keras
+
+    return keras.saving.load_model(path)
+
+
+def save(model, path: str | os.PathLike) -> None:
+    """Save ``model`` to ``path`` (``.keras``) through a temporary file."""
+    with replacing(path) as tmp:
+        model.save(tmp)
+
+
+def to_input(images: np.ndarray) -> np.ndarray:
+    """Scale uint8 images (n, 28, 28) to the model's float32 input (n, 28, 28, 1)."""
+    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
+def train(
+    model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    validation: tuple[np.ndarray, np.ndarray],
+    max_epochs: int,
+    patience: int,
+    batch_size: int,
+) -> int:
+    """Fit with early stopping on validation loss; return the epochs run.
+
+    The weights of the epoch with the lowest validation loss are kept.
+    """
+    import keras
+
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            log.info(
+                "epoch %d: loss %.4f, val_loss %.4f, val_accuracy %.4f, %.1f s",
+                epoch + 1,
+                logs["loss"],
+                logs["val_loss"],
+                logs["val_accuracy"],
+                time.perf_counter() - self.start,
+            )
+
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True
+    )
+    history = model.fit(
+        to_input(images),
+        labels,
+        validation_data=(to_input(validation[0]), validation[1]),
+        epochs=max_epochs,
+        batch_size=batch_size,
+        callbacks=[stop, EpochLog()],
+        verbose=0,
+    )
+    return len(history.history["loss"])
+
+
+def predict_proba(
+    model, images: np.ndarray, mc_passes: int = 1, batch_size: int = 2048
+) -> np.ndarray:
+    """Return class probabilities, optionally averaged over Monte-Carlo dropout.
+
+    With ``mc_passes > 1`` dropout stays active and the probabilities are the
+    mean of that many stochastic passes. Everything before the first dropout
+    layer is deterministic, so it runs once per batch and only the rest of the
+    network is sampled ``mc_passes`` times.
+
+    Parameters
+    ----------
+    model : keras.Sequential
+    images : numpy.ndarray of uint8, shape (n, 28, 28)
+    mc_passes : int
+        1 for a plain deterministic prediction.
+    batch_size : int
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (n, n_classes)
+    """
+    import keras
+    import tensorflow as tf
+
+    if len(images) == 0:
+        return np.zeros((0, N_CLASSES), dtype=np.float32)
+    if mc_passes <= 1:
+        return model.predict(to_input(images), batch_size=batch_size, verbose=0)
+
+    first_dropout = next(
+        i
+        for i, layer in enumerate(model.layers)
+        if isinstance(layer, keras.layers.Dropout)
+    )
+    trunk, head = model.layers[:first_dropout], model.layers[first_dropout:]
+
+    @tf.function(reduce_retracing=True)
+    def sample(x):
+        for layer in trunk:
+            x = layer(x, training=False)
+        passes = []
+        for _ in range(mc_passes):
+            h = x
+            for layer in head:
+                h = layer(h, training=isinstance(layer, keras.layers.Dropout))
+            passes.append(tf.cast(h, tf.float32))
+        return tf.reduce_mean(tf.stack(passes), axis=0)
+
+    out = [
+        sample(tf.constant(to_input(images[start : start + batch_size]))).numpy()
+        for start in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(out)

@@ -1,0 +1,9 @@
+rule tabulate_iterations:
+    input:
+        all_metrics(),
+    output:
+        "results/tables/iterations.csv",
+    log:
+        "logs/tabulate_iterations.log",
+    script:
+        "../../scripts/tabulate_iterations.py"

@@ -1,0 +1,23 @@
+rule run_iteration:
+    input:
+        unpack(get_previous_iteration),
+        dataset="results/data/dataset.json",
+        split="results/splits/seed{seed}.npz",
+    output:
+        model="results/runs/{run}/seed{seed}/iter{iteration}/model.keras",
+        selected="results/runs/{run}/seed{seed}/iter{iteration}/selected.csv",
+        pseudo_labels="results/runs/{run}/seed{seed}/iter{iteration}/pseudo_labels.csv",
+        metrics="results/runs/{run}/seed{seed}/iter{iteration}/metrics.json",
+    log:
+        "logs/run_iteration/{run}/seed{seed}/iter{iteration}.log",
+    benchmark:
+        "results/benchmarks/run_iteration/{run}/seed{seed}/iter{iteration}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=3072,
+    params:
+        settings=get_run_settings,
+        select_next=get_select_next,
+        config_hash=get_config_hash,
+    script:
+        "../../scripts/run_iteration.py"
