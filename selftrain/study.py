@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+from pathlib import Path
 
 from selftrain.data import check_split_sizes
 
@@ -61,11 +63,30 @@ def planned_iterations(config: dict, run: str) -> int:
     return min(settings["iterations"], math.ceil(pool_size(config) / settings["k"]))
 
 
-def check(config: dict) -> None:
-    """Check what the schema cannot; raise ConfigError naming the fix."""
+def validate(config: dict, schema_path: str | os.PathLike) -> None:
+    """Check ``config`` against the schema and fill in its defaults, in place.
+
+    Raises
+    ------
+    ConfigError
+        For the first bad value: where it is, what is wrong, and what to do.
+    """
+    import jsonschema
+    import yaml
+    from snakemake.utils import validate as fill_defaults
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path) or "the config"
+        raise ConfigError(
+            f"config value {where} is wrong: {error.message}. Change it in "
+            "config.yaml (or in --config on the command line); "
+            f"{Path(schema_path).name} lists every key, its default and range."
+        )
+    fill_defaults(config, str(schema_path))
     pool_size(config)
-    if not config["runs"]:
-        raise ConfigError("the config defines no runs; add one under `runs:`.")
 
 
 def config_hash(config: dict, run: str) -> str:

@@ -5,5 +5,7 @@ rule tabulate_iterations:
         "results/tables/iterations.csv",
     log:
         "logs/tabulate_iterations.log",
+    conda:
+        "../../environment.yml"
     script:
         "../../scripts/tabulate_iterations.py"

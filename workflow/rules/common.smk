@@ -1,9 +1,6 @@
-from snakemake.utils import validate
-
 from selftrain import study
 
-validate(config, schema="../schemas/config.schema.yaml")
-study.check(config)
+study.validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 
 wildcard_constraints:

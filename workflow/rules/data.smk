@@ -3,6 +3,8 @@ rule locate_dataset:
         "results/data/dataset.json",
     log:
         "logs/locate_dataset.log",
+    conda:
+        "../../environment.yml"
     params:
         dir=config["data"]["dir"],
     script:
@@ -16,6 +18,8 @@ rule make_split:
         "results/splits/seed{seed}.npz",
     log:
         "logs/make_split/seed{seed}.log",
+    conda:
+        "../../environment.yml"
     params:
         data=config["data"],
     script:

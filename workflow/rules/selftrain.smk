@@ -12,6 +12,8 @@ rule run_iteration:
         "logs/run_iteration/{run}/seed{seed}/iter{iteration}.log",
     benchmark:
         "results/benchmarks/run_iteration/{run}/seed{seed}/iter{iteration}.tsv"
+    conda:
+        "../../environment.yml"
     threads: config["threads"]
     resources:
         mem_mb=3072,

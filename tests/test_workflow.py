@@ -1,0 +1,118 @@
+"""The real workflow on the real data, made tiny by config."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selftrain import data
+
+from .conftest import ROOT, snakemake
+
+pytestmark = pytest.mark.workflow
+
+K, LAST = 50, 2  # from tests/configs/tiny.yaml
+
+
+def iteration_dir(study, i):
+    return study / "results" / "runs" / "course" / "seed0" / f"iter{i}"
+
+
+def test_each_iteration_leaves_a_checkpoint(tiny_study):
+    for i in range(LAST + 1):
+        folder = iteration_dir(tiny_study, i)
+        with zipfile.ZipFile(folder / "model.keras") as archive:
+            assert "config.json" in archive.namelist()
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["iteration"] == i
+        assert metrics["n_train"] == 200 + K * i
+        assert metrics["epochs"] == 1
+        for split in ("validation", "test"):
+            assert 0.0 <= metrics[split]["f1_weighted"] <= 1.0
+            assert len(metrics[split]["f1_per_class"]) == 10
+        assert metrics["seconds_train"] > 0
+        log = (
+            tiny_study / "logs" / "run_iteration" / "course" / "seed0" / f"iter{i}.log"
+        )
+        assert "F1 weighted: validation" in log.read_text()
+        bench = tiny_study / "results" / "benchmarks" / "run_iteration" / "course"
+        assert "max_rss" in (bench / "seed0" / f"iter{i}.tsv").read_text()
+
+
+def test_pseudo_labels_come_from_the_pool_and_never_repeat(tiny_study, fashion):
+    split = data.Split.load(tiny_study / "results" / "splits" / "seed0.npz")
+    assert len(split.labeled) == 200 and len(split.pool) == 300
+
+    chosen = []
+    for i in range(LAST):
+        selected = pd.read_csv(iteration_dir(tiny_study, i) / "selected.csv")
+        cumulative = pd.read_csv(iteration_dir(tiny_study, i) / "pseudo_labels.csv")
+        chosen.append(selected)
+        assert len(selected) == K
+        assert len(cumulative) == K * (i + 1)
+        assert np.all(np.diff(selected["entropy"]) >= 0)  # most confident first
+        assert np.array_equal(
+            selected["true_label"], fashion.train_labels[selected["pool_index"]]
+        )
+        metrics = json.loads(
+            (iteration_dir(tiny_study, i) / "metrics.json").read_text()
+        )
+        precision = (selected["pseudo_label"] == selected["true_label"]).mean()
+        assert metrics["pseudo_label_precision"] == pytest.approx(precision)
+
+    picked = pd.concat(chosen)["pool_index"].to_numpy()
+    assert len(np.unique(picked)) == len(picked)
+    assert np.isin(picked, split.pool).all()
+    assert not np.isin(picked, np.concatenate([split.labeled, split.validation])).any()
+    last = pd.read_csv(iteration_dir(tiny_study, LAST) / "selected.csv")
+    assert last.empty  # the last iteration chooses nothing
+
+
+def test_iterations_table_has_one_row_per_iteration(tiny_study):
+    table = pd.read_csv(tiny_study / "results" / "tables" / "iterations.csv")
+    assert table["iteration"].tolist() == list(range(LAST + 1))
+    assert table["n_train"].tolist() == [200, 250, 300]
+    for column in ("test_f1_weighted", "validation_f1_macro", "seconds_score"):
+        assert table[column].notna().all()
+
+
+def test_a_finished_study_has_nothing_left_to_do(tiny_study):
+    result = snakemake(tiny_study, "-n", "--cores", "2")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_deleting_an_iteration_reruns_it_and_only_what_follows(tiny_study, tmp_path):
+    copy = tmp_path / "study"
+    shutil.copytree(tiny_study, copy, symlinks=True)
+    shutil.rmtree(iteration_dir(copy, 1))
+    plan = snakemake(copy, "-n", "--cores", "2").stdout
+    assert "wildcards: run=course, seed=0, iteration=1" in plan
+    assert "wildcards: run=course, seed=0, iteration=2" in plan
+    assert "iteration=0" not in plan
+    assert "rule make_split" not in plan
+
+
+def test_the_default_study_plans_fifteen_iterations(tmp_path):
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    result = snakemake(tmp_path, "-n", "--cores", "2")
+    assert re.search(r"^run_iteration\s+16$", result.stdout + result.stderr, re.M)
+
+
+def test_a_bad_config_stops_before_any_job(tmp_path):
+    (tmp_path / "config.yaml").write_text("runs:\n  course:\n    k: 0\n")
+    result = snakemake(tmp_path, "-n", "--cores", "2", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "runs.course.k is wrong: 0 is less than the minimum of 1" in output
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_workflow_lints_clean():
+    result = snakemake(ROOT, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
