@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from selftrain import data, model, selection
-from selftrain.atomic import write_csv, write_json
+from selftrain.atomic import replacing, write_csv, write_json
 from selftrain.metrics import classification_scores
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class IterationPaths:
     selected: Path
     pseudo_labels: Path
     metrics: Path
+    predictions: Path
     previous: Path | None = None  # the previous iteration's folder
 
     @classmethod
@@ -49,6 +50,7 @@ class IterationPaths:
             selected=folder / "selected.csv",
             pseudo_labels=folder / "pseudo_labels.csv",
             metrics=folder / "metrics.json",
+            predictions=folder / "predictions.npz",
             previous=None if previous is None else Path(previous),
         )
 
@@ -154,13 +156,13 @@ def run(
 
     # Evaluate on validation (for choices) and test (for reporting only).
     tic = time.perf_counter()
-    scores = {}
+    scores, probabilities = {}, {}
     for name, images, labels in (
         ("validation", *validation),
         ("test", dataset.test_images[split.test], dataset.test_labels[split.test]),
     ):
-        predicted = model.predict_proba(net, images).argmax(axis=1)
-        scores[name] = classification_scores(labels, predicted)
+        probabilities[name] = model.predict_proba(net, images)
+        scores[name] = classification_scores(labels, probabilities[name].argmax(axis=1))
     seconds_evaluate = time.perf_counter() - tic
     log.info(
         "F1 weighted: validation %.4f, test %.4f (%.1f s)",
@@ -187,10 +189,12 @@ def run(
         else None
     )
 
-    # Write the checkpoint: pseudo-labels, model, and metrics last.
+    # Write the checkpoint: pseudo-labels, predictions, model, and metrics last.
     selected = selected.assign(iteration=iteration)
     write_csv(selected, paths.selected)
     write_csv(pd.concat([pseudo, selected], ignore_index=True), paths.pseudo_labels)
+    with replacing(paths.predictions) as tmp:
+        np.savez_compressed(tmp, **probabilities)
     model.save(net, paths.model)
     metrics = {
         "run": run_name,
@@ -209,6 +213,7 @@ def run(
         "seconds_score": seconds_score,
         "seconds_total": time.perf_counter() - started,
         **runtime,
+        "model": model.describe(net),
         "validation": scores["validation"],
         "test": scores["test"],
     }

@@ -152,6 +152,22 @@ def build(architecture: str = "course", learning_rate: float = 1e-3):
     return model
 
 
+def describe(model) -> dict:
+    """Return the model's name, parameter count and layers, for the report."""
+    return {
+        "name": model.name,
+        "parameters": int(model.count_params()),
+        "layers": [
+            {
+                "type": type(layer).__name__,
+                "output_shape": list(layer.output.shape[1:]),
+                "parameters": int(layer.count_params()),
+            }
+            for layer in model.layers
+        ],
+    }
+
+
 def load(path: str | os.PathLike):
     """Load a model written by :func:`save`."""
     import keras

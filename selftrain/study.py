@@ -15,7 +15,8 @@ from pathlib import Path
 
 from selftrain.data import check_split_sizes
 
-TRAINING_KEYS = ("max_epochs", "patience", "batch_size", "learning_rate")
+# Where each iteration's checkpoint lives, relative to the working directory.
+CHECKPOINT_PATTERN = "results/runs/{run}/seed{seed}/iter{iteration}"
 
 
 class ConfigError(ValueError):

@@ -1,6 +1,12 @@
-from selftrain import study
+from pathlib import Path
 
-study.validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+from selftrain import study
+from selftrain.report import FIGURES
+
+SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
+TEMPLATES = Path(workflow.basedir).parent / "templates"
+
+study.validate(config, SCHEMA)
 
 
 wildcard_constraints:
@@ -10,16 +16,45 @@ wildcard_constraints:
 
 
 def iteration_dir(run, seed, iteration):
-    return f"results/runs/{run}/seed{seed}/iter{iteration}"
+    return study.CHECKPOINT_PATTERN.format(run=run, seed=seed, iteration=iteration)
 
 
-def all_metrics():
+def all_iterations():
     return [
-        f"{iteration_dir(run, seed, i)}/metrics.json"
+        (run, seed, i)
         for run in config["runs"]
         for seed in config["seeds"]
         for i in range(study.planned_iterations(config, run) + 1)
     ]
+
+
+def all_metrics():
+    return [f"{iteration_dir(*it)}/metrics.json" for it in all_iterations()]
+
+
+def all_selections():
+    return [f"{iteration_dir(*it)}/selected.csv" for it in all_iterations()]
+
+
+def all_benchmarks():
+    return [
+        f"results/benchmarks/run_iteration/{run}/seed{seed}/iter{i}.tsv"
+        for run, seed, i in all_iterations()
+    ]
+
+
+def last_checkpoints():
+    return [
+        f"{iteration_dir(run, seed, study.planned_iterations(config, run))}/{name}"
+        for run in config["runs"]
+        for seed in config["seeds"]
+        for name in ("model.keras", "predictions.npz")
+    ]
+
+
+def first_metrics():
+    seed = config["seeds"][0]
+    return [f"{iteration_dir(run, seed, 0)}/metrics.json" for run in config["runs"]]
 
 
 def get_previous_iteration(wildcards):
@@ -44,3 +79,9 @@ def get_select_next(wildcards):
 
 def get_config_hash(wildcards):
     return study.config_hash(config, wildcards.run)
+
+
+def get_default_config():
+    defaults = {}
+    study.validate(defaults, SCHEMA)
+    return defaults

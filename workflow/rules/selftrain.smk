@@ -7,6 +7,7 @@ rule run_iteration:
         model="results/runs/{run}/seed{seed}/iter{iteration}/model.keras",
         selected="results/runs/{run}/seed{seed}/iter{iteration}/selected.csv",
         pseudo_labels="results/runs/{run}/seed{seed}/iter{iteration}/pseudo_labels.csv",
+        predictions="results/runs/{run}/seed{seed}/iter{iteration}/predictions.npz",
         metrics="results/runs/{run}/seed{seed}/iter{iteration}/metrics.json",
     log:
         "logs/run_iteration/{run}/seed{seed}/iter{iteration}.log",

@@ -1,0 +1,75 @@
+"""Where a result comes from: package versions, code version, machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = (
+    "selftrain",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "matplotlib",
+    "jinja2",
+    "weasyprint",
+    "snakemake",
+)
+
+
+def package_versions(packages=PACKAGES) -> dict[str, str]:
+    """Return the installed version of each package ("not installed" if absent)."""
+    versions = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(folder: str | os.PathLike) -> str:
+    """Return the commit checked out in ``folder``, marked ``+changes`` if dirty."""
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(folder), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return commit + ("+changes" if dirty else "")
+
+
+def cpu_model() -> str:
+    """Return the CPU's model name, or the architecture where it is unknown."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def machine() -> str:
+    """Describe this machine in one line: CPU, cores, memory, system."""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = f", {pages / 2**30:.0f} GiB"
+    except (ValueError, OSError):
+        memory = ""
+    return f"{cpu_model()}, {os.cpu_count()} cores{memory}, {platform.platform()}"
