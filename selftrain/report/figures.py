@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -86,6 +87,7 @@ def f1_per_iteration(summary: pd.DataFrame, words: dict):
             label=f"{run} ({words['validation']})",
         )
     ax.set_xlabel(words["iteration"])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(words["f1_weighted"])
     ax.legend(fontsize=7, ncol=2)
     return figure
@@ -132,6 +134,7 @@ def pseudo_label_precision(summary: pd.DataFrame, words: dict):
         group = group.dropna(subset=["pseudo_label_precision_mean"])
         _band(ax, group["iteration"], group, "pseudo_label_precision", run)
     ax.set_xlabel(words["iteration"])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(words["precision"])
     ax.set_ylim(top=1.01)
     ax.legend(fontsize=7)
@@ -167,6 +170,7 @@ def selection_mix(selections: pd.DataFrame, class_names: Sequence[str], words: d
         ax.set_ylim(0, 1)
         ax.grid(False)
     axes[-1, 0].set_xlabel(words["iteration"])
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].legend(fontsize=6, ncol=5, loc="lower left", bbox_to_anchor=(0, 1.12))
     return figure
 

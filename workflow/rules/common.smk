@@ -4,9 +4,9 @@ from selftrain import study
 from selftrain.report import FIGURES
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
-TEMPLATES = Path(workflow.basedir).parent / "templates"
-
 study.validate(config, SCHEMA)
+
+TEMPLATES = config["report"]["templates"] or Path(workflow.basedir).parent / "templates"
 
 
 wildcard_constraints:
