@@ -10,17 +10,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from selftrain.atomic import replacing  # noqa: E402
-from selftrain.report import FIGURES, text  # noqa: E402
+from selftrain.atomic import replacing
+from selftrain.report import FIGURES, text
 
 plt.rcParams.update(
     {

@@ -250,7 +250,10 @@ def write_tables(
         "iterations": iterations,
         "per_class": per_class_table(metrics, CLASS_NAMES),
         "selections": selection_table(
-            [(m["run"], m["seed"], p) for m, p in zip(metrics, selection_paths, strict=True)],
+            [
+                (m["run"], m["seed"], path)
+                for m, path in zip(metrics, selection_paths, strict=True)
+            ],
             CLASS_NAMES,
         ),
         "summary": summary_table(iterations),
