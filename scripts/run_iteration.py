@@ -9,12 +9,13 @@ to_file(snakemake.log[0])  # noqa: F821
 from selftrain import data, iteration  # noqa: E402
 
 sm = snakemake  # noqa: F821
-previous = Path(sm.input.metrics).parent if "metrics" in sm.input.keys() else None
+inputs = dict(sm.input)
 paths = iteration.IterationPaths.in_folder(
     Path(sm.output.metrics).parent,
     split=sm.input.split,
     dataset=data.read_source(sm.input.dataset),
-    previous=previous,
+    previous=Path(inputs["metrics"]).parent if "metrics" in inputs else None,
+    followed=inputs.get("followed"),
 )
 iteration.run(
     paths,

@@ -58,10 +58,35 @@ def planned_iterations(config: dict, run: str) -> int:
 
     Iteration 0 trains on labelled data alone; each of ``iterations`` later
     ones adds up to ``k`` pseudo-labels. A chain stops early, cleanly, when
-    the pool would already be empty.
+    the pool would already be empty. An upper bound is a single iteration;
+    an oracle run is as long as the run it follows.
     """
     settings = run_settings(config, run)
+    if settings["strategy"] == "upper_bound":
+        return 0
+    if settings["strategy"] == "oracle":
+        return planned_iterations(config, settings["follow"])
+    if settings["strategy"] == "none" or settings["relabel"]:
+        return settings["iterations"]
     return min(settings["iterations"], math.ceil(pool_size(config) / settings["k"]))
+
+
+def check_runs(config: dict) -> None:
+    """Check that every oracle run follows a run that chooses images."""
+    for run, settings in config["runs"].items():
+        if settings["strategy"] != "oracle":
+            continue
+        followed = settings.get("follow")
+        if followed not in config["runs"]:
+            raise ConfigError(
+                f"run {run!r} is an oracle and must follow another run: set "
+                f"runs.{run}.follow to one of {', '.join(sorted(config['runs']))}."
+            )
+        if config["runs"][followed]["strategy"] in ("none", "oracle", "upper_bound"):
+            raise ConfigError(
+                f"run {run!r} follows {followed!r}, which chooses no pool images; "
+                "follow a run with a selection strategy."
+            )
 
 
 def validate(config: dict, schema_path: str | os.PathLike) -> None:
@@ -88,6 +113,7 @@ def validate(config: dict, schema_path: str | os.PathLike) -> None:
         )
     fill_defaults(config, str(schema_path))
     pool_size(config)
+    check_runs(config)
 
 
 def config_hash(config: dict, run: str) -> str:

@@ -44,6 +44,13 @@ SENTENCES = {
         "training images (R² {r2:.2f}); training took {t0:.1f} s at iteration 0 "
         "and {tn:.1f} s at iteration {n}.",
         "and": "and",
+        "control_one": "{run} against the supervised control {control}: "
+        "test weighted F1 {b:.4f} against {a:.4f} at the last iteration "
+        "({d:+.4f}); one seed, no uncertainty.",
+        "control_many": "{run} against the supervised control {control}: "
+        "a mean difference of {d:+.4f} in test weighted F1 at the last iteration "
+        "over {k} seeds (95% interval {lo:+.4f} to {hi:+.4f}; paired t-test "
+        "p = {p:.3f}, Cohen's d = {effect:.2f}); the interval {verdict} zero.",
     },
     "es": {
         "best": "{run}: la mejor iteración según el F1 de validación es la {i} "
@@ -74,6 +81,14 @@ SENTENCES = {
         "imágenes de entrenamiento añadidas (R² {r2:.2f}); el entrenamiento "
         "duró {t0:.1f} s en la iteración 0 y {tn:.1f} s en la iteración {n}.",
         "and": "y",
+        "control_one": "{run} frente al control supervisado {control}: F1 "
+        "ponderado de prueba {b:.4f} frente a {a:.4f} en la última iteración "
+        "({d:+.4f}); una semilla, sin incertidumbre.",
+        "control_many": "{run} frente al control supervisado {control}: una "
+        "diferencia media de {d:+.4f} en F1 ponderado de prueba en la última "
+        "iteración en {k} semillas (intervalo del 95% de {lo:+.4f} a {hi:+.4f}; "
+        "prueba t pareada p = {p:.3f}, d de Cohen = {effect:.2f}); el intervalo "
+        "{verdict} el cero.",
     },
 }
 
@@ -169,6 +184,55 @@ def observations(
             sentences.append(_classes(say, run, per_class, class_names, last))
         sentences.extend(_mix(say, run, selections, class_names))
         sentences.extend(_time(say, run, timing, means, last))
+    sentences.extend(_against_control(say, iterations))
+    return sentences
+
+
+def _final_by_seed(chain: pd.DataFrame) -> pd.Series:
+    """Test weighted F1 at each seed's last iteration."""
+    last = chain.loc[chain.groupby("seed")["iteration"].idxmax()]
+    return last.set_index("seed")["test_f1_weighted"]
+
+
+def _verdict(change: dict) -> str:
+    return "excludes" if change["low"] > 0 or change["high"] < 0 else "includes"
+
+
+def _against_control(say, iterations) -> list[str]:
+    """Each run against the supervised control, paired by seed."""
+    if "strategy" not in iterations:
+        return []
+    controls = iterations.loc[iterations["strategy"] == "none", "run"].unique()
+    if len(controls) == 0:
+        return []
+    control = controls[0]
+    baseline = _final_by_seed(iterations[iterations["run"] == control])
+    sentences = []
+    for run, chain in iterations.groupby("run", sort=False):
+        if chain["strategy"].iloc[0] in ("none", "upper_bound"):
+            continue
+        final = _final_by_seed(chain)
+        seeds = baseline.index.intersection(final.index)
+        change = paired_change(baseline[seeds].to_numpy(), final[seeds].to_numpy())
+        values = {"run": run, "control": control, "d": change["mean"]}
+        if change["n"] < 2:
+            sentences.append(
+                say["control_one"].format(
+                    a=baseline[seeds].mean(), b=final[seeds].mean(), **values
+                )
+            )
+            continue
+        sentences.append(
+            say["control_many"].format(
+                k=change["n"],
+                lo=change["low"],
+                hi=change["high"],
+                p=change["p"],
+                effect=change["effect"],
+                verdict=say[_verdict(change)],
+                **values,
+            )
+        )
     return sentences
 
 
@@ -181,7 +245,7 @@ def _change(say, run, chain, last) -> str:
     values = {"run": run, "a": before.mean(), "b": after.mean(), "n": last}
     if change["n"] < 2:
         return say["change_one"].format(d=change["mean"], **values)
-    verdict = "excludes" if change["low"] > 0 or change["high"] < 0 else "includes"
+    verdict = _verdict(change)
     return say["change_many"].format(
         d=change["mean"],
         k=change["n"],

@@ -203,23 +203,31 @@ def timing_table(iterations: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+# Runs that train on the pool's true labels: reference points, never the product.
+USES_TRUE_POOL_LABELS = ("oracle", "upper_bound")
+
+
 def choose_final(iterations: pd.DataFrame) -> pd.Series:
     """Choose the final classifier by validation F1 alone.
 
     The run whose last iterations have the highest mean validation weighted
     F1 across seeds wins; within it, the seed with the highest validation F1
-    at its last iteration. Test scores play no part.
+    at its last iteration. Test scores play no part, and runs that train on
+    the pool's true labels (oracle, upper bound) are not candidates.
 
     Returns
     -------
     pandas.Series
         The chosen row of ``iterations``.
     """
+    if "strategy" in iterations:
+        candidates = ~iterations["strategy"].isin(USES_TRUE_POOL_LABELS)
+        if candidates.any():
+            iterations = iterations[candidates]
     last = iterations.loc[iterations.groupby(["run", "seed"])["iteration"].idxmax()]
-    by_run = last.groupby("run")["validation_f1_weighted"].mean()
-    best_run = by_run.idxmax()
-    candidates = last[last["run"] == best_run]
-    return candidates.loc[candidates["validation_f1_weighted"].idxmax()]
+    best_run = last.groupby("run")["validation_f1_weighted"].mean().idxmax()
+    chain_ends = last[last["run"] == best_run]
+    return chain_ends.loc[chain_ends["validation_f1_weighted"].idxmax()]
 
 
 def write_tables(

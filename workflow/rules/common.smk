@@ -59,14 +59,17 @@ def first_metrics():
 
 def get_previous_iteration(wildcards):
     iteration = int(wildcards.iteration)
-    if iteration == 0:
-        return {}
-    folder = iteration_dir(wildcards.run, wildcards.seed, iteration - 1)
-    return {
-        "model": f"{folder}/model.keras",
-        "pseudo_labels": f"{folder}/pseudo_labels.csv",
-        "metrics": f"{folder}/metrics.json",
-    }
+    inputs = {}
+    if iteration > 0:
+        folder = iteration_dir(wildcards.run, wildcards.seed, iteration - 1)
+        inputs["model"] = f"{folder}/model.keras"
+        inputs["pseudo_labels"] = f"{folder}/pseudo_labels.csv"
+        inputs["metrics"] = f"{folder}/metrics.json"
+    settings = study.run_settings(config, wildcards.run)
+    if settings["strategy"] == "oracle":
+        folder = iteration_dir(settings["follow"], wildcards.seed, iteration)
+        inputs["followed"] = f"{folder}/selected.csv"
+    return inputs
 
 
 def get_run_settings(wildcards):
