@@ -74,8 +74,14 @@ def configure(
     import keras
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    except RuntimeError:
+        # TensorFlow already runs in this process (a notebook, a test suite):
+        # its thread pools are fixed now, so keep them.
+        threads = tf.config.threading.get_intra_op_parallelism_threads()
+        log.info("TensorFlow was already set up: keeping %d threads", threads)
     gpus = tf.config.list_physical_devices("GPU")
     keras.utils.set_random_seed(seed)
     if determinism:

@@ -73,3 +73,16 @@ def machine() -> str:
     except (ValueError, OSError):
         memory = ""
     return f"{cpu_model()}, {os.cpu_count()} cores{memory}, {platform.platform()}"
+
+
+# The instruction sets that decide how fast TensorFlow runs on a CPU.
+CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+def cpu_features() -> str:
+    """Return which of ``CPU_FEATURES`` this CPU has, as one line."""
+    from selftrain.model import cpu_flags
+
+    flags = cpu_flags()
+    present = [f for f in CPU_FEATURES if f in flags]
+    return ", ".join(present) or "none of " + ", ".join(CPU_FEATURES)

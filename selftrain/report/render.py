@@ -285,6 +285,7 @@ def study_provenance(tables: StudyTables, config: dict, repository) -> dict:
         "versions": provenance.package_versions(),
         "commit": provenance.git_commit(repository),
         "machine": provenance.machine(),
+        "cpu_features": provenance.cpu_features(),
         "config_hash": hashlib.sha256(
             json.dumps(config, sort_keys=True).encode()
         ).hexdigest()[:12],
