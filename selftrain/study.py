@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 
 from selftrain.data import check_split_sizes
@@ -126,3 +127,26 @@ def config_hash(config: dict, run: str) -> str:
     decisive["data"] = {k: v for k, v in decisive["data"].items() if k != "dir"}
     text = json.dumps(decisive, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def check_writable(folder: str | os.PathLike = "results") -> None:
+    """Check that the study can write its results before any job starts.
+
+    Raises
+    ------
+    ConfigError
+        When ``folder`` (or, if it does not exist yet, the folder that would
+        hold it) is not writable.
+    """
+    folder = Path(folder).resolve()
+    existing = folder if folder.exists() else folder.parent
+    # Try it: permission bits do not tell for root or read-only file systems.
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"{existing} is not writable ({error.strerror}), so the study cannot "
+            "save its results; make it writable or run from another folder. "
+            "Nothing was computed or changed."
+        ) from None

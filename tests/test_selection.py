@@ -90,3 +90,24 @@ def test_random_is_seeded():
 def test_bad_arguments_are_refused(k, strategy, message):
     with pytest.raises(ValueError, match=message):
         selection.select(random_probabilities(), k, strategy)
+
+
+def test_selection_works_under_a_scikit_learn_classifier(fashion):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    labeled = rng.choice(60000, 500, replace=False)
+    pool = np.setdiff1d(rng.choice(60000, 1500, replace=False), labeled)
+    features = fashion.train_images.reshape(60000, -1) / 255.0
+    classifier = LogisticRegression(max_iter=200).fit(
+        features[labeled], fashion.train_labels[labeled]
+    )
+    probabilities = classifier.predict_proba(features[pool])
+    rows = selection.select(probabilities, 100, "balanced")
+
+    chosen = pool[rows]
+    assert len(np.unique(chosen)) == 100
+    assert not np.isin(chosen, labeled).any()
+    pseudo_labels = classifier.classes_[probabilities[rows].argmax(axis=1)]
+    # The most confident choices of even a linear model are mostly right.
+    assert (pseudo_labels == fashion.train_labels[chosen]).mean() > 0.8

@@ -116,3 +116,59 @@ def test_a_bad_config_stops_before_any_job(tmp_path):
 def test_the_workflow_lints_clean():
     result = snakemake(ROOT, "--lint", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_unwritable_results_folder_stops_before_any_job(tmp_path):
+    shutil.copy(ROOT / "tests" / "configs" / "tiny.yaml", tmp_path / "config.yaml")
+    (tmp_path / "results").symlink_to("/sys/kernel")  # refuses writes, even root's
+    result = snakemake(tmp_path, "-n", "--cores", "2", check=False)
+    assert result.returncode != 0
+    assert "/sys/kernel is not writable" in result.stdout + result.stderr
+
+
+def test_an_unknown_run_on_the_command_line_names_the_known_ones(tiny_study):
+    target = "results/runs/nosuchrun/seed0/iter0/metrics.json"
+    result = snakemake(tiny_study, "-n", "--cores", "2", target, check=False)
+    assert result.returncode != 0
+    assert "unknown run 'nosuchrun'" in result.stdout + result.stderr
+
+
+def test_a_damaged_dataset_stops_the_study_naming_the_file(tmp_path, dataset_dir):
+    damaged = tmp_path / "data"
+    damaged.mkdir()
+    for name in ("train-images", "train-labels", "t10k-images", "t10k-labels"):
+        source = next(dataset_dir.glob(f"{name}-*.gz"))
+        (damaged / source.name).write_bytes(source.read_bytes())
+    labels = next(damaged.glob("t10k-labels-*.gz"))
+    labels.write_bytes(labels.read_bytes()[:-40])  # truncated
+    workdir = tmp_path / "study"
+    workdir.mkdir()
+    config = (ROOT / "tests" / "configs" / "tiny.yaml").read_text()
+    (workdir / "config.yaml").write_text(
+        config.replace("data:\n", f"data:\n  dir: {damaged}\n", 1)
+    )
+    result = snakemake(workdir, "--cores", "1", "results/splits/seed0.npz", check=False)
+    assert result.returncode != 0
+    log = (workdir / "logs" / "locate_dataset.log").read_text()
+    assert f"{labels}: file is truncated" in log
+    assert not (workdir / "results" / "data" / "dataset.json").exists()
+
+
+def test_a_checkpoint_from_another_study_is_refused(tiny_study, tmp_path):
+    copy = tmp_path / "study"
+    shutil.copytree(tiny_study, copy, symlinks=True)
+    metrics_path = iteration_dir(copy, 0) / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["config_hash"] = "0123456789ab"
+    metrics_path.write_text(json.dumps(metrics))
+    shutil.rmtree(iteration_dir(copy, 1))
+    good = (iteration_dir(copy, 2) / "metrics.json").read_text()
+
+    result = snakemake(copy, "--cores", "1", check=False)
+    assert result.returncode != 0
+    log = (
+        copy / "logs" / "run_iteration" / "course" / "seed0" / "iter1.log"
+    ).read_text()
+    assert "was computed with config hash 0123456789ab" in log
+    assert "belongs to another study" in log
+    assert (iteration_dir(copy, 2) / "metrics.json").read_text() == good
