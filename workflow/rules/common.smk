@@ -5,6 +5,7 @@ from selftrain.report import FIGURES
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 study.validate(config, SCHEMA)
+study.check_writable("results")
 
 TEMPLATES = config["report"]["templates"] or Path(workflow.basedir).parent / "templates"
 
