@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -86,3 +87,40 @@ def cpu_features() -> str:
     flags = cpu_flags()
     present = [f for f in CPU_FEATURES if f in flags]
     return ", ".join(present) or "none of " + ", ".join(CPU_FEATURES)
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def declared_packages(repository: str | os.PathLike) -> tuple[set[str], set[str]]:
+    """Return the packages named by ``pyproject.toml`` and ``environment.yml``.
+
+    From pyproject: the dependencies and the ``dev`` extra; from the conda
+    environment: its dependencies other than ``python`` and ``pip``.
+    """
+    import tomllib
+
+    import yaml
+
+    repository = Path(repository)
+    project = tomllib.loads((repository / "pyproject.toml").read_text())["project"]
+    pip = {_requirement_name(r) for r in project["dependencies"]}
+    pip |= {_requirement_name(r) for r in project["optional-dependencies"]["dev"]}
+    environment = yaml.safe_load((repository / "environment.yml").read_text())
+    conda = {
+        _requirement_name(d) for d in environment["dependencies"] if isinstance(d, str)
+    }
+    return pip, conda - {"python", "pip"}
+
+
+def environment_check(repository: str | os.PathLike) -> str:
+    """Say whether environment.yml and pyproject.toml name the same packages."""
+    try:
+        pip, conda = declared_packages(repository)
+    except (OSError, KeyError, ValueError) as error:
+        return f"not checked ({error})"
+    if pip == conda:
+        return f"environment.yml and pyproject.toml name the same {len(pip)} packages"
+    differ = ", ".join(sorted(pip ^ conda))
+    return f"environment.yml and pyproject.toml differ: {differ}"

@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -221,7 +221,7 @@ def build_context(
         "language": language,
         "w": words,
         "class_names": class_names,
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "split": split_sizes,
         "models": models,
         "runs": run_table(config["runs"]),
@@ -286,6 +286,7 @@ def study_provenance(tables: StudyTables, config: dict, repository) -> dict:
         "commit": provenance.git_commit(repository),
         "machine": provenance.machine(),
         "cpu_features": provenance.cpu_features(),
+        "environment": provenance.environment_check(repository),
         "config_hash": hashlib.sha256(
             json.dumps(config, sort_keys=True).encode()
         ).hexdigest()[:12],

@@ -91,6 +91,6 @@ rule render_report:
     params:
         config=config,
         defaults=get_default_config(),
-        repository=workflow.basedir,
+        repository=Path(workflow.basedir).parent,
     script:
         "../../scripts/render_report.py"
