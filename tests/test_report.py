@@ -279,3 +279,14 @@ def test_a_template_change_rebuilds_only_the_report(tiny_study, tmp_path):
         assert f"rule {rule}" not in log
     html = (study_copy / "results" / "report" / "report.html").read_text()
     assert "<h2 class='new'>" in html
+
+
+def test_snakemake_also_writes_its_own_provenance_report(tiny_study, tmp_path):
+    target = tmp_path / "provenance.zip"
+    snakemake(tiny_study, "--report", str(target))
+    import zipfile
+
+    with zipfile.ZipFile(target) as archive:
+        names = archive.namelist()
+    assert any(name.endswith("report.pdf") for name in names)
+    assert any(name.endswith("f1_per_iteration.svg") for name in names)
