@@ -89,3 +89,27 @@ def get_default_config():
     defaults = {}
     study.validate(defaults, SCHEMA)
     return defaults
+
+
+def get_iteration_mem_mb(wildcards, attempt):
+    return config["cluster"]["iteration_mem_mb"] * attempt
+
+
+def get_iteration_runtime(wildcards, attempt):
+    return config["cluster"]["iteration_runtime"] * attempt
+
+
+def get_cluster_resources():
+    """The SLURM resources of a training job that config sets (not null or 0).
+
+    Unset ones are left out, not set to None, so that --default-resources
+    (slurm_partition=..., slurm_account=...) still reaches the training jobs.
+    """
+    cluster = config["cluster"]
+    names = {
+        "partition": "slurm_partition",
+        "account": "slurm_account",
+        "gpus": "gpu",
+        "slurm_extra": "slurm_extra",
+    }
+    return {names[key]: cluster[key] for key in names if cluster[key]}

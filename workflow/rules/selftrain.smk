@@ -17,7 +17,9 @@ rule run_iteration:
         "../../environment.yml"
     threads: config["threads"]
     resources:
-        mem_mb=3072,
+        **get_cluster_resources(),
+        mem_mb=get_iteration_mem_mb,
+        runtime=get_iteration_runtime,
     params:
         settings=get_run_settings,
         select_next=get_select_next,
