@@ -290,3 +290,10 @@ def test_snakemake_also_writes_its_own_provenance_report(tiny_study, tmp_path):
         names = archive.namelist()
     assert any(name.endswith("report.pdf") for name in names)
     assert any(name.endswith("f1_per_iteration.svg") for name in names)
+
+
+def test_observations_name_gains_without_inventing_losses():
+    rows = [metrics("a", 0, i, 0.80) for i in range(2)]
+    rows[-1]["test"]["f1_per_class"][6] = 0.90  # Shirt gains, nothing loses
+    text = " ".join(sentences(rows))
+    assert "rose most for Shirt (+0.100); no class fell by more than 0.005" in text

@@ -35,9 +35,12 @@ SENTENCES = {
         "held": "held steady",
         "gains": "{run}: from iteration 0 to {n}, test F1 rose most for {gained} "
         "and fell most for {lost}.",
+        "gains_only": "{run}: from iteration 0 to {n}, test F1 rose most for "
+        "{gained}; no class fell by more than {eps}.",
+        "losses_only": "{run}: from iteration 0 to {n}, test F1 fell most for "
+        "{lost}; no class rose by more than {eps}.",
         "no_class_change": "{run}: no class changed by more than {eps} in test "
         "F1 from iteration 0 to {n}.",
-        "nothing": "none",
         "mix": "{run}: {share:.0%} of all chosen pseudo-labels were predicted as "
         "{top}; each class would be 10% under an even mix.",
         "time": "{run}: each epoch took {slope:.2f} s more per 1,000 added "
@@ -72,9 +75,12 @@ SENTENCES = {
         "held": "se mantuvo",
         "gains": "{run}: de la iteración 0 a la {n}, el F1 de prueba subió más "
         "en {gained} y bajó más en {lost}.",
+        "gains_only": "{run}: de la iteración 0 a la {n}, el F1 de prueba subió "
+        "más en {gained}; ninguna clase bajó más de {eps}.",
+        "losses_only": "{run}: de la iteración 0 a la {n}, el F1 de prueba bajó "
+        "más en {lost}; ninguna clase subió más de {eps}.",
         "no_class_change": "{run}: ninguna clase cambió más de {eps} en F1 de "
         "prueba de la iteración 0 a la {n}.",
-        "nothing": "ninguna",
         "mix": "{run}: el {share:.0%} de las pseudoetiquetas elegidas se "
         "predijeron como {top}; con una mezcla pareja cada clase sería el 10%.",
         "time": "{run}: cada época tardó {slope:.2f} s más por cada 1.000 "
@@ -288,13 +294,20 @@ def _classes(say, run, per_class, class_names, last) -> str:
     lost = [
         f"{class_names[c]} ({d:+.3f})" for c, d in change.items() if d < -NEGLIGIBLE
     ][:3]
-    if not gained and not lost:
-        return say["no_class_change"].format(run=run, eps=NEGLIGIBLE, n=last)
-    return say["gains"].format(
+    if gained and lost:
+        template = "gains"
+    elif gained:
+        template = "gains_only"
+    elif lost:
+        template = "losses_only"
+    else:
+        template = "no_class_change"
+    return say[template].format(
         run=run,
         n=last,
-        gained=_listing(gained, say["and"]) or say["nothing"],
-        lost=_listing(lost, say["and"]) or say["nothing"],
+        eps=NEGLIGIBLE,
+        gained=_listing(gained, say["and"]),
+        lost=_listing(lost, say["and"]),
     )
 
 
