@@ -99,7 +99,7 @@ def test_selection_works_under_a_scikit_learn_classifier(fashion):
     labeled = rng.choice(60000, 500, replace=False)
     pool = np.setdiff1d(rng.choice(60000, 1500, replace=False), labeled)
     features = fashion.train_images.reshape(60000, -1) / 255.0
-    classifier = LogisticRegression(max_iter=200).fit(
+    classifier = LogisticRegression(max_iter=2000).fit(
         features[labeled], fashion.train_labels[labeled]
     )
     probabilities = classifier.predict_proba(features[pool])

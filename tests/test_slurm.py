@@ -40,7 +40,7 @@ TIMEOUT_S = 900
 # job status, no account), the first status check after 1 s instead of 40 s,
 # job logs kept for the checks below, and no retries to hide a failure.
 SLURM_ARGS = (
-    "--profile",
+    "--workflow-profile",
     str(ROOT / "profiles" / "slurm"),
     "--slurm-status-command",
     "squeue",
@@ -158,7 +158,7 @@ def test_study_on_slurm_matches_a_local_run(slurm_cluster, tmp_path):
             started = time.monotonic()
             log = finish(
                 start_snakemake(slurm_dir, *SLURM_ARGS, env=slurm_cluster.env),
-                "snakemake --profile profiles/slurm",
+                "snakemake --workflow-profile profiles/slurm",
             )
             seconds = time.monotonic() - started
             finish(local, "the local run")
