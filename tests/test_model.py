@@ -63,3 +63,26 @@ def test_bfloat16_only_where_the_cpu_has_amx(monkeypatch):
     assert model.resolve_precision("auto") == "mixed_bfloat16"
     assert model.resolve_precision("auto", has_gpu=True) == "float32"
     assert model.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+
+
+def test_the_wider_batch_normalised_model_trains_and_samples(fashion):
+    model.configure(threads=2, precision="float32", seed=0)
+    net = model.build("wide_bn")
+    assert net.count_params() > model.build("course").count_params() // 2
+    epochs = model.train(
+        net,
+        fashion.train_images[:512],
+        fashion.train_labels[:512],
+        (fashion.train_images[-128:], fashion.train_labels[-128:]),
+        max_epochs=1,
+        patience=1,
+        batch_size=128,
+    )
+    assert epochs == 1
+    sampled = model.predict_proba(net, fashion.test_images[:64], mc_passes=4)
+    assert np.allclose(sampled.sum(axis=1), 1, atol=1e-4)
+
+
+def test_an_unknown_architecture_names_the_known_ones():
+    with pytest.raises(ValueError, match="course, wide_bn"):
+        model.build("resnet")

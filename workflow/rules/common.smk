@@ -73,6 +73,9 @@ def get_previous_iteration(wildcards):
     return inputs
 
 
+# TODO: edits to the selftrain package do not make Snakemake rerun iterations
+# (it tracks rule scripts, not imported code); a hash of the training modules
+# as a param would, at the price of retraining after doc-only edits.
 def get_run_settings(wildcards):
     return study.run_settings(config, wildcards.run)
 
