@@ -259,6 +259,7 @@ def test_the_report_speaks_spanish(tiny_report):
     html = render_tiny(tiny_report["results"], language="es")
     assert '<html lang="es">' in html
     assert "Observaciones" in html and "Pantalón" in html and "Botín" in html
+    assert "10 clases:" in html
 
 
 def test_a_template_change_rebuilds_only_the_report(tiny_study, tmp_path):
