@@ -18,7 +18,6 @@ from selftrain.data import IMAGE_SHAPE, N_CLASSES
 log = logging.getLogger(__name__)
 
 ARCHITECTURES = ("course", "wide_bn")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 # Native bfloat16 matrix units; with AVX512-BF16 alone, bfloat16 measured
 # slower than float32 for this CNN.
 BF16_CPU_FLAGS = ("amx_bf16",)

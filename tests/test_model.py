@@ -8,19 +8,27 @@ import pytest
 from selftrain import model
 
 
-@pytest.fixture(scope="module")
-def trained(fashion):
-    model.configure(threads=2, precision="float32", seed=0)
-    net = model.build("course")
-    model.train(
+def train_one_epoch(net, fashion, n_train: int, n_validation: int) -> int:
+    """Fit ``net`` for one epoch on the first real training images."""
+    return model.train(
         net,
-        fashion.train_images[:2000],
-        fashion.train_labels[:2000],
-        (fashion.train_images[-500:], fashion.train_labels[-500:]),
+        fashion.train_images[:n_train],
+        fashion.train_labels[:n_train],
+        (
+            fashion.train_images[-n_validation:],
+            fashion.train_labels[-n_validation:],
+        ),
         max_epochs=1,
         patience=1,
         batch_size=128,
     )
+
+
+@pytest.fixture(scope="module")
+def trained(fashion):
+    model.configure(threads=2, precision="float32", seed=0)
+    net = model.build("course")
+    train_one_epoch(net, fashion, 2000, 500)
     return net
 
 
@@ -69,16 +77,7 @@ def test_the_wider_batch_normalised_model_trains_and_samples(fashion):
     model.configure(threads=2, precision="float32", seed=0)
     net = model.build("wide_bn")
     assert net.count_params() > model.build("course").count_params() // 2
-    epochs = model.train(
-        net,
-        fashion.train_images[:512],
-        fashion.train_labels[:512],
-        (fashion.train_images[-128:], fashion.train_labels[-128:]),
-        max_epochs=1,
-        patience=1,
-        batch_size=128,
-    )
-    assert epochs == 1
+    assert train_one_epoch(net, fashion, 512, 128) == 1
     sampled = model.predict_proba(net, fashion.test_images[:64], mc_passes=4)
     assert np.allclose(sampled.sum(axis=1), 1, atol=1e-4)
 
