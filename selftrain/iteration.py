@@ -116,10 +116,16 @@ def training_set(dataset, split, pseudo, settings) -> tuple[np.ndarray, np.ndarr
     return index, labels
 
 
-def fit(paths, settings, dataset, split, train_index, train_labels):
-    """Build (or warm-start) and train the model; return it, epochs, seconds."""
+def fit(paths, settings, dataset, split, train_index, train_labels, seed=0):
+    """Build (or warm-start) and train the model; return it, epochs, seconds.
+
+    A warm-started model trains for at most ``warm_epochs`` (``max_epochs``
+    when that is null); a new one for at most ``max_epochs``.
+    """
+    budget = settings["max_epochs"]
     if settings["warm_start"] and paths.previous is not None:
         net = model.load(paths.previous / "model.keras")
+        budget = settings.get("warm_epochs") or budget
         log.info("warm start from %s", paths.previous / "model.keras")
     else:
         net = model.build(settings["architecture"], settings["learning_rate"])
@@ -132,14 +138,19 @@ def fit(paths, settings, dataset, split, train_index, train_labels):
             dataset.train_images[split.validation],
             dataset.train_labels[split.validation],
         ),
-        settings["max_epochs"],
+        budget,
         settings["patience"],
         settings["batch_size"],
+        augment=settings.get("augment", False),
+        schedule=settings.get("schedule", "constant"),
+        learning_rate=settings["learning_rate"],
+        seed=seed,
     )
     seconds = time.perf_counter() - tic
     log.info(
-        "trained %d epochs in %.1f s (%.0f images/s)",
+        "trained %d of at most %d epochs in %.1f s (%.0f images/s)",
         epochs,
+        budget,
         seconds,
         epochs * len(train_index) / seconds,
     )
@@ -267,8 +278,9 @@ def run(
     settings : dict
         The run's settings (see ``config.yaml``): ``architecture``,
         ``strategy``, ``k``, ``mc_passes``, ``warm_start``, ``relabel``,
-        ``max_epochs``, ``patience``, ``batch_size``, ``learning_rate``,
-        ``precision``, ``determinism``.
+        ``max_epochs``, ``warm_epochs``, ``patience``, ``batch_size``,
+        ``learning_rate``, ``schedule``, ``augment``, ``precision``,
+        ``determinism``.
     seed : int
         The chain's seed; with ``iteration`` it seeds this job.
     select_next : bool
@@ -308,7 +320,7 @@ def run(
 
     # Train, evaluate, and choose the next pseudo-labels.
     net, epochs, seconds_train = fit(
-        paths, settings, dataset, split, train_index, train_labels
+        paths, settings, dataset, split, train_index, train_labels, job_seed
     )
     scores, probabilities, seconds_evaluate = evaluate(net, dataset, split)
     if select_next:

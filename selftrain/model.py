@@ -7,6 +7,7 @@ it, so that importing :mod:`selftrain` stays cheap.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 
@@ -193,6 +194,52 @@ def to_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
+def cosine_rate(base: float, epoch: int, epochs: int) -> float:
+    """Return the learning rate of ``epoch`` (0-based) of ``epochs`` on a cosine.
+
+    It starts at ``base`` and falls towards zero at the end of the budget; a
+    warm-started job starts again from ``base`` (a warm restart).
+    """
+    return base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+
+
+def augmented_batches(
+    images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, shift: int = 2
+):
+    """Return a shuffled ``tf.data`` stream of randomly shifted and flipped batches.
+
+    Each image moves by up to ``shift`` whole pixels in each direction (the
+    border filled with black, the background of Fashion-MNIST) and is mirrored
+    left-right with probability one half: garments keep their class under both.
+    The stream is reproducible: ``seed`` fixes the order and every draw.
+    """
+    import tensorflow as tf
+
+    def augment(example, draw):
+        x, y = example
+        padded = tf.pad(x, [[shift, shift], [shift, shift], [0, 0]])
+        x = tf.image.stateless_random_crop(
+            padded, tf.shape(x), seed=tf.stack([draw, seed])
+        )
+        x = tf.image.stateless_random_flip_left_right(
+            x, seed=tf.stack([draw, seed + 1])
+        )
+        return x, y
+
+    examples = tf.data.Dataset.from_tensor_slices((to_input(images), labels)).shuffle(
+        len(images), seed=seed, reshuffle_each_iteration=True
+    )
+    # One random number per position; the order changes each epoch, so every
+    # image meets new draws.
+    draws = tf.data.Dataset.random(seed=seed)
+    return (
+        tf.data.Dataset.zip((examples, draws))
+        .map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
 def train(
     model,
     images: np.ndarray,
@@ -201,10 +248,40 @@ def train(
     max_epochs: int,
     patience: int,
     batch_size: int,
+    augment: bool = False,
+    schedule: str = "constant",
+    learning_rate: float | None = None,
+    seed: int = 0,
 ) -> int:
     """Fit with early stopping on validation loss; return the epochs run.
 
     The weights of the epoch with the lowest validation loss are kept.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled model, new or warm-started.
+    images, labels : numpy.ndarray
+        Training images (uint8, n x 28 x 28) and their labels.
+    validation : tuple of numpy.ndarray
+        Images and labels that early stopping watches.
+    max_epochs, patience, batch_size : int
+        Epoch budget, epochs without improvement before stopping, batch size.
+    augment : bool
+        Train on randomly shifted and mirrored copies (see
+        :func:`augmented_batches`).
+    schedule : {"constant", "cosine"}
+        ``cosine`` lowers the learning rate from ``learning_rate`` towards zero
+        over ``max_epochs`` (see :func:`cosine_rate`).
+    learning_rate : float, optional
+        The starting rate of the cosine schedule; the optimizer's own rate
+        when omitted.
+    seed : int
+        Seeds the shuffling and augmentation stream.
+
+    Returns
+    -------
+    int
     """
     import keras
 
@@ -214,24 +291,42 @@ def train(
 
         def on_epoch_end(self, epoch, logs=None):
             log.info(
-                "epoch %d: loss %.4f, val_loss %.4f, val_accuracy %.4f, %.1f s",
+                "epoch %d: loss %.4f, val_loss %.4f, val_accuracy %.4f, "
+                "learning rate %.2g, %.1f s",
                 epoch + 1,
                 logs["loss"],
                 logs["val_loss"],
                 logs["val_accuracy"],
+                float(self.model.optimizer.learning_rate),
                 time.perf_counter() - self.start,
             )
 
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=True
-    )
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        ),
+        EpochLog(),
+    ]
+    if schedule == "cosine":
+        base = learning_rate or float(model.optimizer.learning_rate)
+        callbacks.append(
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch: cosine_rate(base, epoch, max_epochs)
+            )
+        )
+    elif schedule != "constant":
+        raise ValueError(f"unknown schedule {schedule!r}; use constant or cosine.")
+    if augment:
+        # The stream shuffles itself.
+        inputs = {"x": augmented_batches(images, labels, batch_size, seed)}
+        inputs["shuffle"] = False
+    else:
+        inputs = {"x": to_input(images), "y": labels, "batch_size": batch_size}
     history = model.fit(
-        to_input(images),
-        labels,
+        **inputs,
         validation_data=(to_input(validation[0]), validation[1]),
         epochs=max_epochs,
-        batch_size=batch_size,
-        callbacks=[stop, EpochLog()],
+        callbacks=callbacks,
         verbose=0,
     )
     return len(history.history["loss"])

@@ -85,3 +85,34 @@ def test_the_wider_batch_normalised_model_trains_and_samples(fashion):
 def test_an_unknown_architecture_names_the_known_ones():
     with pytest.raises(ValueError, match="course, wide_bn"):
         model.build("resnet")
+
+
+def test_the_cosine_schedule_falls_from_the_base_rate_towards_zero():
+    rates = [model.cosine_rate(1e-3, epoch, 10) for epoch in range(10)]
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[5] == pytest.approx(5e-4)
+    assert all(a > b for a, b in zip(rates[:-1], rates[1:], strict=True))
+    assert 0 < rates[-1] < 1e-4
+
+
+def test_augmentation_changes_every_epoch_but_keeps_each_image_and_its_label(
+    fashion,
+):
+    images = fashion.train_images[:256]
+    # Each image's index as its label shows where every image went.
+    index = np.arange(256)
+    batches = list(model.augmented_batches(images, index, batch_size=64, seed=1))
+    assert [len(y) for _, y in batches] == [64] * 4
+    seen = np.concatenate([y.numpy() for _, y in batches])
+    assert sorted(seen) == index.tolist()  # every image once...
+    assert not np.array_equal(seen, index)  # ...in a shuffled order
+    augmented = np.concatenate([x.numpy() for x, _ in batches])
+    originals = model.to_input(images)[seen]
+    assert augmented.shape == originals.shape == (256, 28, 28, 1)
+    changed = [not np.allclose(a, o) for a, o in zip(augmented, originals, strict=True)]
+    assert np.mean(changed) > 0.9
+    # A shift of at most 2 pixels keeps nearly all of each garment's ink.
+    ink = augmented.sum(axis=(1, 2, 3)) / originals.sum(axis=(1, 2, 3))
+    assert np.median(ink) > 0.9
+    again = list(model.augmented_batches(images, index, batch_size=64, seed=1))
+    assert np.array_equal(batches[0][0].numpy(), again[0][0].numpy())  # seeded

@@ -42,6 +42,16 @@ def test_the_control_never_leaves_the_labelled_set(tiny_study):
     assert read(tiny_study, "control", 2, "pseudo_labels.csv").empty
 
 
+def test_warm_started_iterations_train_for_the_warm_budget(tiny_study):
+    def epochs(run, i):
+        return read(tiny_study, run, i, "metrics.json")["epochs"]
+
+    assert [epochs("course", i) for i in range(3)] == [2, 1, 1]
+    assert [epochs("control", i) for i in range(3)] == [2, 1, 1]
+    # A run that starts afresh each round gets the full budget every time.
+    assert [epochs("fresh", i) for i in range(3)] == [2, 2, 2]
+
+
 def test_the_upper_bound_trains_once_on_every_true_label(tiny_study):
     metrics = read(tiny_study, "upper", 0, "metrics.json")
     assert metrics["n_train"] == 200 + 300

@@ -106,10 +106,23 @@ def test_deleting_an_iteration_reruns_it_and_only_what_follows(tiny_study, tmp_p
     assert "rule make_split" not in plan
 
 
-def test_the_default_study_plans_fifteen_iterations(tmp_path):
+def planned_jobs(result) -> int:
+    found = re.search(r"^run_iteration\s+(\d+)$", result.stdout + result.stderr, re.M)
+    return int(found.group(1))
+
+
+def test_the_default_study_plans_the_course_run_and_the_strong_run(tmp_path):
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
     result = snakemake(tmp_path, "-n", "--cores", "2")
-    assert re.search(r"^run_iteration\s+16$", result.stdout + result.stderr, re.M)
+    assert planned_jobs(result) == (1 + 15) + (1 + 3)
+
+
+def test_the_controls_config_adds_its_runs_and_seeds_to_the_default(tmp_path):
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    extra = ROOT / "config" / "seeds-and-controls.yaml"
+    result = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", str(extra))
+    # Three seeds of course, wide_balanced and their two controls.
+    assert planned_jobs(result) == 3 * (16 + 4 + 16 + 4)
 
 
 def test_a_bad_config_stops_before_any_job(tmp_path):
