@@ -167,6 +167,36 @@ def test_observations_report_a_run_that_gets_worse():
     assert "rose most for Dress" in text
 
 
+def test_each_run_is_compared_with_the_control_of_its_own_architecture():
+    def row(run, architecture, strategy, seed, iteration, test):
+        m = metrics(run, seed, iteration, test)
+        return {**m, "strategy": strategy, "model": {"name": architecture}}
+
+    gains = {
+        ("course", "course", "entropy"): 0.010,
+        ("supervised", "course", "none"): 0.0,
+        ("wide", "wide_bn", "balanced"): 0.105,
+        ("wide_supervised", "wide_bn", "none"): 0.1,
+    }
+    rows = [
+        row(run, architecture, strategy, s, i, 0.8 + gain * i + 0.003 * s)
+        for (run, architecture, strategy), gain in gains.items()
+        for s in range(3)
+        for i in range(2)
+    ]
+    rows[1]["test"]["f1_weighted"] += 0.002  # seeds differ a little in gain
+    text = " ".join(sentences(rows))
+    assert (
+        "course against the supervised control supervised: a mean difference "
+        "of +0.0107" in text
+    )
+    assert (
+        "wide against the supervised control wide_supervised: a mean difference "
+        "of +0.0050" in text
+    )
+    assert "course against the supervised control wide_supervised" not in text
+
+
 def test_observations_in_spanish():
     text = " ".join(sentences([metrics("a", 0, i, 0.8) for i in range(2)], "es"))
     assert "la mejor iteración según el F1 de validación" in text

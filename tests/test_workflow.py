@@ -125,6 +125,16 @@ def test_the_controls_config_adds_its_runs_and_seeds_to_the_default(tmp_path):
     assert planned_jobs(result) == 3 * (16 + 4 + 16 + 4)
 
 
+def test_the_full_study_adds_every_run_to_the_default_ones(tmp_path):
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    full = ROOT / "config" / "full-study.yaml"
+    result = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", str(full))
+    # Per seed: seven chains of 15 rounds (course, balanced, max_probability,
+    # random, oracle, supervised, relabel), two of 3 (wide_balanced,
+    # wide_supervised) and the upper bound's single job.
+    assert planned_jobs(result) == 3 * (7 * 16 + 2 * 4 + 1)
+
+
 def test_a_bad_config_stops_before_any_job(tmp_path):
     (tmp_path / "config.yaml").write_text("runs:\n  course:\n    k: 0\n")
     result = snakemake(tmp_path, "-n", "--cores", "2", check=False)

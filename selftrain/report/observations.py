@@ -204,19 +204,33 @@ def _verdict(change: dict) -> str:
     return "excludes" if change["low"] > 0 or change["high"] < 0 else "includes"
 
 
+def _control_of(run_chain: pd.DataFrame, controls: pd.DataFrame) -> str | None:
+    """The supervised control that matches a run: the same architecture, and
+    among those the same number of iterations (the same training budget)."""
+    if "architecture" in controls:
+        controls = controls[
+            controls["architecture"] == run_chain["architecture"].iloc[0]
+        ]
+    if controls.empty:
+        return None
+    last = controls.groupby("run")["iteration"].max()
+    same_budget = last[last == run_chain["iteration"].max()]
+    return (same_budget if len(same_budget) else last).index[0]
+
+
 def _against_control(say, iterations) -> list[str]:
-    """Each run against the supervised control, paired by seed."""
+    """Each run against its supervised control, paired by seed."""
     if "strategy" not in iterations:
         return []
-    controls = iterations.loc[iterations["strategy"] == "none", "run"].unique()
-    if len(controls) == 0:
-        return []
-    control = controls[0]
-    baseline = _final_by_seed(iterations[iterations["run"] == control])
+    controls = iterations[iterations["strategy"] == "none"]
     sentences = []
     for run, chain in iterations.groupby("run", sort=False):
         if chain["strategy"].iloc[0] in ("none", "upper_bound"):
             continue
+        control = _control_of(chain, controls)
+        if control is None:
+            continue
+        baseline = _final_by_seed(iterations[iterations["run"] == control])
         final = _final_by_seed(chain)
         seeds = baseline.index.intersection(final.index)
         change = paired_change(baseline[seeds].to_numpy(), final[seeds].to_numpy())

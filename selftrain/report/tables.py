@@ -52,6 +52,8 @@ def iteration_table(
     rows = []
     for m in metrics:
         row = {k: v for k, v in m.items() if not isinstance(v, (dict, list))}
+        if "model" in m:
+            row["architecture"] = m["model"]["name"]
         for split in SPLITS:
             row.update({f"{split}_{s}": m[split][s] for s in SCORES})
         rows.append(row)
