@@ -119,13 +119,15 @@ def training_set(dataset, split, pseudo, settings) -> tuple[np.ndarray, np.ndarr
 def fit(paths, settings, dataset, split, train_index, train_labels, seed=0):
     """Build (or warm-start) and train the model; return it, epochs, seconds.
 
-    A warm-started model trains for at most ``warm_epochs`` (``max_epochs``
-    when that is null); a new one for at most ``max_epochs``.
+    A warm-started model trains for at most ``warm_epochs`` from
+    ``warm_learning_rate`` (``max_epochs`` and ``learning_rate`` where those
+    are null); a new one for at most ``max_epochs`` from ``learning_rate``.
     """
-    budget = settings["max_epochs"]
+    budget, rate = settings["max_epochs"], settings["learning_rate"]
     if settings["warm_start"] and paths.previous is not None:
         net = model.load(paths.previous / "model.keras")
         budget = settings.get("warm_epochs") or budget
+        rate = settings.get("warm_learning_rate") or rate
         log.info("warm start from %s", paths.previous / "model.keras")
     else:
         net = model.build(settings["architecture"], settings["learning_rate"])
@@ -143,7 +145,7 @@ def fit(paths, settings, dataset, split, train_index, train_labels, seed=0):
         settings["batch_size"],
         augment=settings.get("augment", False),
         schedule=settings.get("schedule", "constant"),
-        learning_rate=settings["learning_rate"],
+        learning_rate=rate,
         seed=seed,
     )
     seconds = time.perf_counter() - tic
@@ -279,8 +281,8 @@ def run(
         The run's settings (see ``config.yaml``): ``architecture``,
         ``strategy``, ``k``, ``mc_passes``, ``warm_start``, ``relabel``,
         ``max_epochs``, ``warm_epochs``, ``patience``, ``batch_size``,
-        ``learning_rate``, ``schedule``, ``augment``, ``precision``,
-        ``determinism``.
+        ``learning_rate``, ``warm_learning_rate``, ``schedule``, ``augment``,
+        ``precision``, ``determinism``.
     seed : int
         The chain's seed; with ``iteration`` it seeds this job.
     select_next : bool

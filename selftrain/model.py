@@ -274,8 +274,8 @@ def train(
         ``cosine`` lowers the learning rate from ``learning_rate`` towards zero
         over ``max_epochs`` (see :func:`cosine_rate`).
     learning_rate : float, optional
-        The starting rate of the cosine schedule; the optimizer's own rate
-        when omitted.
+        The rate to train at (the starting rate of the cosine schedule); the
+        optimizer's own rate when omitted.
     seed : int
         Seeds the shuffling and augmentation stream.
 
@@ -307,8 +307,11 @@ def train(
         ),
         EpochLog(),
     ]
+    if learning_rate is not None:
+        # A warm-started model may continue at another rate than it ended.
+        model.optimizer.learning_rate = learning_rate
     if schedule == "cosine":
-        base = learning_rate or float(model.optimizer.learning_rate)
+        base = float(model.optimizer.learning_rate)
         callbacks.append(
             keras.callbacks.LearningRateScheduler(
                 lambda epoch: cosine_rate(base, epoch, max_epochs)

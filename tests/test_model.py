@@ -116,3 +116,24 @@ def test_augmentation_changes_every_epoch_but_keeps_each_image_and_its_label(
     assert np.median(ink) > 0.9
     again = list(model.augmented_batches(images, index, batch_size=64, seed=1))
     assert np.array_equal(batches[0][0].numpy(), again[0][0].numpy())  # seeded
+
+
+def test_training_runs_at_the_given_rate_or_its_cosine(fashion):
+    model.configure(threads=2, precision="float32", seed=0)
+    images, labels = fashion.train_images[:512], fashion.train_labels[:512]
+    validation = fashion.train_images[-256:], fashion.train_labels[-256:]
+    net = model.build("course", learning_rate=1e-3)
+    model.train(net, images, labels, validation, 1, 1, 128, learning_rate=3e-4)
+    assert float(net.optimizer.learning_rate) == pytest.approx(3e-4)
+    model.train(
+        net,
+        images,
+        labels,
+        validation,
+        2,
+        2,
+        128,
+        schedule="cosine",
+        learning_rate=1e-3,
+    )
+    assert float(net.optimizer.learning_rate) == pytest.approx(5e-4)
