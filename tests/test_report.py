@@ -328,3 +328,15 @@ def test_observations_name_gains_without_inventing_losses():
     rows[-1]["test"]["f1_per_class"][6] = 0.90  # Shirt gains, nothing loses
     text = " ".join(sentences(rows))
     assert "rose most for Shirt (+0.100); no class fell by more than 0.005" in text
+
+
+def test_the_run_table_has_a_column_per_run_and_a_row_per_setting():
+    table = render.run_table(
+        {"course": {"k": 500, "strategy": "entropy"}, "wide": {"k": 2500, "x": True}}
+    )
+    assert table["columns"] == ["course", "wide"]
+    assert table["rows"] == [
+        ("k", ["500", "2500"]),
+        ("strategy", ["entropy", "—"]),
+        ("x", ["—", "True"]),
+    ]

@@ -160,13 +160,17 @@ def class_rows(tables: StudyTables, class_names: Sequence[str]) -> list[dict]:
 
 
 def run_table(runs: dict) -> dict:
-    """Columns (every setting any run has) and one row of values per run."""
-    columns = list(dict.fromkeys(key for settings in runs.values() for key in settings))
+    """One column per run and one row per setting that any run has.
+
+    Settings are rows because a study has more of them than runs, which keeps
+    the table within a page's width.
+    """
+    keys = list(dict.fromkeys(key for settings in runs.values() for key in settings))
     rows = [
-        (run, [_show(settings.get(key, "—")) for key in columns])
-        for run, settings in runs.items()
+        (key, [_show(settings.get(key, "—")) for settings in runs.values()])
+        for key in keys
     ]
-    return {"columns": columns, "rows": rows}
+    return {"columns": list(runs), "rows": rows}
 
 
 def data_uri(path: str | os.PathLike) -> str:
