@@ -7,6 +7,8 @@ Run by hand, on an otherwise idle machine:
 It prints, each as the median of ``--repeats`` timings:
 
 - training images/s of the course CNN in float32 and mixed bfloat16;
+- the machine's training images/s with one two-thread job against two
+  one-thread jobs side by side;
 - pool-scoring images/s for T = 1 and T = 10 Monte-Carlo dropout passes,
   ours (the layers before the first dropout run once per batch, batched
   ``predict``) against the reference that the course notebook used (T full
@@ -84,6 +86,24 @@ def training_rate(dataset, precision: str, repeats: int) -> float:
     )
     keras.mixed_precision.set_global_policy("float32")
     return TRAIN / seconds
+
+
+def parallel_training_rates() -> dict[str, float]:
+    """Images/s trained by the whole machine: one 2-thread job or two 1-thread."""
+    rates = {}
+    for jobs, threads in ((1, 2), (2, 1)):
+        running = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--training-job", str(threads)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for _ in range(jobs)
+        ]
+        total = sum(float(job.communicate()[0]) for job in running)
+        rates[f"{jobs} job(s) of {threads} thread(s)"] = total
+    return rates
 
 
 def reference_scoring(net, images: np.ndarray, passes: int) -> np.ndarray:
@@ -192,6 +212,10 @@ def study_figures(study: Path) -> None:
         f"  all jobs together: {table['job_seconds'].sum() / 60:.1f} min "
         f"for {len(table)} iterations"
     )
+    # From the first step's output to the PDF: the study's wall time.
+    started = (study / "data" / "dataset.json").stat().st_mtime
+    finished = (study / "report" / "report.pdf").stat().st_mtime
+    print(f"  wall time, dataset check to PDF: {(finished - started) / 60:.1f} min")
 
 
 def main() -> None:
@@ -201,9 +225,19 @@ def main() -> None:
     parser.add_argument(
         "--iteration", action="store_true", help="time one whole iteration too"
     )
+    parser.add_argument(
+        "--training-job", type=int, metavar="THREADS", help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
 
     from selftrain import data, model, provenance
+
+    if args.training_job:
+        # One of parallel_training_rates' jobs: print its images/s, nothing else.
+        model.configure(threads=args.training_job, precision="float32")
+        dataset = data.load(data.locate(fetch=False))
+        print(training_rate(dataset, "float32", repeats=2))
+        return
 
     print(f"machine: {provenance.machine()}")
     print(f"CPU features: {provenance.cpu_features()}")
@@ -217,6 +251,10 @@ def main() -> None:
     for precision in ("float32", "mixed_bfloat16"):
         rate = training_rate(dataset, precision, args.repeats)
         print(f"  {precision}: {rate:,.0f}")
+
+    print("\ntraining, course CNN, the whole machine (images/s):")
+    for name, rate in parallel_training_rates().items():
+        print(f"  {name}: {rate:,.0f}")
 
     print(f"\npool scoring, {POOL:,} images (images/s):")
     rates = scoring_rates(dataset, args.repeats)
