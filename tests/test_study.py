@@ -83,3 +83,38 @@ def test_the_config_hash_ignores_where_the_data_lives():
     changed = validated({"runs": {"course": {"k": 400}}})
     assert study.config_hash(config, "course") == study.config_hash(moved, "course")
     assert study.config_hash(config, "course") != study.config_hash(changed, "course")
+
+
+CODE = '''"""A module."""
+
+RATE = 0.5
+
+
+def step(x):
+    """Scale x."""
+    return x * RATE
+'''
+
+
+def test_the_code_hash_ignores_documentation_but_not_code(tmp_path):
+    original = tmp_path / "original.py"
+    original.write_text(CODE)
+    documented = tmp_path / "documented.py"
+    documented.write_text(
+        CODE.replace('"""Scale x."""', '"""Scale x by the rate."""  # why')
+        .replace("RATE = 0.5", "# the rate\n\nRATE = 0.5")
+        .replace('"""A module."""', '"""Another docstring."""')
+    )
+    changed = tmp_path / "changed.py"
+    changed.write_text(CODE.replace("RATE = 0.5", "RATE = 0.25"))
+
+    assert study.code_hash([original]) == study.code_hash([documented])
+    assert study.code_hash([original]) != study.code_hash([changed])
+
+
+def test_the_code_hash_covers_the_iteration_modules():
+    package = ROOT / "selftrain"
+    paths = [package / f"{name}.py" for name in study.ITERATION_MODULES]
+    assert all(path.exists() for path in paths)
+    assert study.code_hash() == study.code_hash(paths)
+    assert study.code_hash() != study.code_hash(paths[:-1])

@@ -73,9 +73,12 @@ def get_previous_iteration(wildcards):
     return inputs
 
 
-# TODO: edits to the selftrain package do not make Snakemake rerun iterations
-# (it tracks rule scripts, not imported code); a hash of the training modules
-# as a param would, at the price of retraining after doc-only edits.
+# Snakemake tracks rule scripts, not the package they import: the hash of the
+# package's iteration code, a param of every iteration, makes it rerun
+# iterations after a change to what that code does.
+CODE_HASH = study.code_hash()
+
+
 def get_run_settings(wildcards):
     return study.run_settings(config, wildcards.run)
 

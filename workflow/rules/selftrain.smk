@@ -24,5 +24,6 @@ rule run_iteration:
         settings=get_run_settings,
         select_next=get_select_next,
         config_hash=get_config_hash,
+        code_hash=CODE_HASH,
     script:
         "../../scripts/run_iteration.py"
