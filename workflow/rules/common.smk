@@ -9,6 +9,11 @@ study.check_writable("results")
 
 TEMPLATES = config["report"]["templates"] or Path(workflow.basedir).parent / "templates"
 
+# Snakemake tracks each job's script but not the package the script imports.
+# A hash of the package's iteration code, a param of every iteration, makes
+# Snakemake rerun iterations after a change to what that code does.
+CODE_HASH = study.code_hash()
+
 
 wildcard_constraints:
     run="[A-Za-z0-9_-]+",
@@ -71,12 +76,6 @@ def get_previous_iteration(wildcards):
         folder = iteration_dir(settings["follow"], wildcards.seed, iteration)
         inputs["followed"] = f"{folder}/selected.csv"
     return inputs
-
-
-# Snakemake tracks rule scripts, not the package they import: the hash of the
-# package's iteration code, a param of every iteration, makes it rerun
-# iterations after a change to what that code does.
-CODE_HASH = study.code_hash()
 
 
 def get_run_settings(wildcards):
