@@ -122,8 +122,8 @@ def test_the_controls_config_adds_its_runs_and_seeds_to_the_default(tmp_path):
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
     extra = ROOT / "config" / "seeds-and-controls.yaml"
     result = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", str(extra))
-    # Three seeds of course, wide_balanced and their two controls.
-    assert planned_jobs(result) == 3 * (16 + 4 + 16 + 4)
+    # Three seeds of course, wide_balanced, their two controls and random.
+    assert planned_jobs(result) == 3 * (16 + 4 + 16 + 4 + 16)
 
 
 def test_the_full_study_adds_every_run_to_the_default_ones(tmp_path):
